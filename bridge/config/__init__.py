@@ -1,0 +1,1 @@
+"""Configuration: one YAML file plus environment overrides, validated at start-up."""

@@ -1,0 +1,1 @@
+"""The core: message model, dedup and correlation rules. No I/O here."""

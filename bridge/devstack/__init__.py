@@ -1,0 +1,1 @@
+"""The dev stack: a real local Kafka broker and simulated aggregator sites."""

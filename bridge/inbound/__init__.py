@@ -1,0 +1,1 @@
+"""The inbound pipeline: MOs and DRs -> dedup, reassembly, correlation -> inbound topics."""

@@ -1,0 +1,1 @@
+"""Kafka plumbing: Avro serde, transactional partition workers, changelog-backed state."""

@@ -1,0 +1,1 @@
+"""The outbound pipeline: request topic -> SMPP or HTTP -> status topic."""
