@@ -265,9 +265,8 @@ class DeliveryPolicy(StrEnum):
 
 
 class RoutingConfig(Strict):
-    default: list[Transport] = Field(
-        default_factory=lambda: [Transport.SMPP, Transport.HTTP], min_length=1
-    )
+    # None: every configured transport, SMPP first (see BridgeConfig.routes_for).
+    default: list[Transport] | None = Field(default=None, min_length=1)
     tenants: dict[str, list[Transport]] = Field(default_factory=dict)
     policy: dict[Transport, DeliveryPolicy] = Field(
         default_factory=lambda: {
@@ -369,7 +368,7 @@ class BridgeConfig(BaseSettings):
         _unique("sites", [s.name for s in self.sites])
         has_http = any(s.http is not None for s in self.sites)
         has_smpp = any(s.smscs for s in self.sites)
-        routes = {"routing.default": self.routing.default} | {
+        routes = {"routing.default": self.routing.default or []} | {
             f"routing.tenants.{t}": r for t, r in self.routing.tenants.items()
         }
         for where, transports in routes.items():
@@ -394,6 +393,15 @@ class BridgeConfig(BaseSettings):
                 f" ({self.kafka.transaction_timeout_s:g})"
             )
         return self
+
+    def routes_for(self, tenant: str | None) -> list[Transport]:
+        """The transports to try for a tenant's request, in order."""
+        if tenant is not None and tenant in self.routing.tenants:
+            return self.routing.tenants[tenant]
+        if self.routing.default is not None:
+            return self.routing.default
+        configured = [Transport.SMPP] if any(s.smscs for s in self.sites) else []
+        return configured + ([Transport.HTTP] if any(s.http for s in self.sites) else [])
 
     def site(self, name: str) -> SiteConfig:
         for site in self.sites:

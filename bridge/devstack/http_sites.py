@@ -101,6 +101,7 @@ class Site:
         self._task: asyncio.Task[None] | None = None
         self._hold: asyncio.Event | None = None
         self._hold_s: float | None = None
+        self._accept_held = False
         self._http_error: int | None = None
         self._forced: list[int] = []
         self._forced_always: int | None = None
@@ -115,10 +116,15 @@ class Site:
 
     # --- faults --------------------------------------------------------------------------
 
-    def timeout(self, hold_s: float | None = None) -> None:
-        """Hold every request unanswered: for ``hold_s`` then close, or until ``normal``."""
+    def timeout(self, hold_s: float | None = None, *, accept: bool = False) -> None:
+        """Hold every request unanswered: for ``hold_s`` then close, or until ``normal``.
+
+        ``accept=True``: the message is taken first and only the answer is lost, the case
+        where a client cannot know that it was sent.
+        """
         self._hold = asyncio.Event()
         self._hold_s = hold_s
+        self._accept_held = accept
 
     def http_error(self, status: int = 503) -> None:
         self._http_error = status
@@ -193,7 +199,10 @@ class Site:
             await asyncio.sleep(self.latency_s)
         if self._hold is not None:
             hold = self._hold
-            self.sim._record(Received(self.name, time.time(), request.method, params, None, None))
+            code = self._decide(params) if self._accept_held else None
+            if code == 0:
+                self.sim._accepted(self, params)
+            self.sim._record(Received(self.name, time.time(), request.method, params, None, code))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(hold.wait(), self._hold_s)
             # The client has given up by now; close without an answer.

@@ -53,6 +53,13 @@ def test_minimal_config_loads_with_defaults() -> None:
     assert config.sites[0].smscs[0].rebind_interval_s > 30
     assert config.sites[0].smscs[0].window == 50
     assert config.topics.requests == "sms.outbound.requests"
+    assert config.routes_for(None) == ["smpp", "http"]
+
+
+def test_default_route_is_what_is_configured() -> None:
+    data = minimal()
+    del data["sites"][0]["smscs"]
+    assert load_config(data=data).routes_for("anyone") == ["http"]
 
 
 @pytest.mark.parametrize("name", ["aggregator.yaml", "dev.yaml"])
