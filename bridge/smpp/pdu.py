@@ -229,5 +229,3 @@ class UnknownPdu(Pdu):
     @property
     def is_response(self) -> bool:
         return bool(self.unknown_command_id & 0x80000000)
-
-
