@@ -1,8 +1,8 @@
 """The ``smsbridge`` command.
 
-    smsbridge demo                 the embedded default: local Kafka, simulated sites, the bridge
-    smsbridge check-config FILE    validate a configuration and print it, secrets masked
-    smsbridge dev-stack            start the local Kafka and simulated sites, print their addresses
+smsbridge demo                 the embedded default: local Kafka, simulated sites, the bridge
+smsbridge check-config FILE    validate a configuration and print it, secrets masked
+smsbridge dev-stack            start the local Kafka and simulated sites, print their addresses
 """
 
 from __future__ import annotations
@@ -44,8 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
-    parser.error(f"unknown command {args.command}")
-    return EXIT_CONFIG
+    parser.error(f"unknown command {args.command}")  # exits
 
 
 def check_config(path: Path) -> int:

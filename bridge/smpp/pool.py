@@ -99,6 +99,7 @@ class BindPool:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._changed = asyncio.Event()
+        self._turn = 0
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -197,7 +198,11 @@ class BindPool:
             return None
         with_room = [s for s in usable if s.session is not None and s.session.has_room()]
         candidates = with_room or usable
-        return min(candidates, key=lambda s: s.session.outstanding if s.session else 0)
+        # Least outstanding first; ties rotate, so idle binds of every site share the load.
+        self._turn += 1
+        start = self._turn % len(candidates)
+        rotated = candidates[start:] + candidates[:start]
+        return min(rotated, key=lambda s: s.session.outstanding if s.session else 0)
 
     async def submit(self, parts: Sequence[p.SubmitSm], deadline_s: float = 30.0) -> PartsResult:
         """Send every part of one message over one bind; raises NoActiveBind at once if none."""

@@ -76,20 +76,44 @@ def test_shipped_examples_are_valid(name: str, monkeypatch: pytest.MonkeyPatch) 
     ("path", "value", "expected"),
     [
         ("kafka.bootstrap_servers", [], "kafka.bootstrap_servers: List should have at least 1"),
-        ("kafka.bootstrap_servers", ["nohost"], "kafka.bootstrap_servers: 'nohost' is not host:port"),
+        (
+            "kafka.bootstrap_servers",
+            ["nohost"],
+            "kafka.bootstrap_servers: 'nohost' is not host:port",
+        ),
         ("sites.0.smscs.0.port", 70000, "sites[0].smscs[0].port: Input should be less than"),
         ("sites.0.smscs.0.window", 0, "sites[0].smscs[0].window: Input should be greater than"),
-        ("sites.0.smscs.0.system_id", "x" * 16, "sites[0].smscs[0].system_id: String should have at"),
-        ("sites.0.smscs.0.password", "123456789", "sites[0].smscs[0].password: an SMPP 3.4 password"),
-        ("sites.0.smscs.0.long_message", "morse", "sites[0].smscs[0].long_message: Input should be"),
+        (
+            "sites.0.smscs.0.system_id",
+            "x" * 16,
+            "sites[0].smscs[0].system_id: String should have at",
+        ),
+        (
+            "sites.0.smscs.0.password",
+            "123456789",
+            "sites[0].smscs[0].password: an SMPP 3.4 password",
+        ),
+        (
+            "sites.0.smscs.0.long_message",
+            "morse",
+            "sites[0].smscs[0].long_message: Input should be",
+        ),
         ("sites.0.smscs.0.message_id_form", "hexish", "sites[0].smscs[0].message_id_form:"),
-        ("sites.0.smscs.0.rebind_interval_s", -1, "sites[0].smscs[0].rebind_interval_s: Input should"),
+        (
+            "sites.0.smscs.0.rebind_interval_s",
+            -1,
+            "sites[0].smscs[0].rebind_interval_s: Input should",
+        ),
         ("sites.0.http.urls", ["not a url"], "sites[0].http.urls[0]: Input should be a valid URL"),
         ("sites.0.colour", "blue", "sites[0].colour: Extra inputs are not permitted"),
         ("sites.0.name", "bad name!", "sites[0].name: String should match pattern"),
         ("callbacks.auth.allow_from", ["10.0.0.0/33"], "callbacks.auth: allow_from: '10.0.0.0/33'"),
         ("routing.default", ["pigeon"], "routing.default[0]: Input should be 'smpp' or 'http'"),
-        ("http_failover.result_codes", {"0": "great"}, "http_failover.result_codes: code 0: 'great'"),
+        (
+            "http_failover.result_codes",
+            {"0": "great"},
+            "http_failover.result_codes: code 0: 'great'",
+        ),
     ],
 )
 def test_bad_values_name_the_key(path: str, value: Any, expected: str) -> None:
@@ -193,9 +217,7 @@ def test_secrets_from_env_and_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     assert config.sites[0].smscs[0].password.get_secret_value() == "fromfile"
 
     monkeypatch.delenv("HTTP_PW")
-    assert problems_of(data) == [
-        "sites[0].http.password: environment variable HTTP_PW is not set"
-    ]
+    assert problems_of(data) == ["sites[0].http.password: environment variable HTTP_PW is not set"]
 
 
 def test_secrets_never_show(monkeypatch: pytest.MonkeyPatch) -> None:
