@@ -139,19 +139,24 @@ class CallbackPusher:
         for attempt in range(1, settings.attempts + 1):
             # x-aggregator-site is the simulator's own: the real service sends no such header.
             headers = {"content-type": content_type, "x-aggregator-site": site, **auth}
-            if settings.headers is not None:
-                headers.update(settings.headers(body))
             at = time.time()
             status: int | None = None
             error: str | None = None
             answer = ""
+            give_up = False
             try:
+                if settings.headers is not None:
+                    headers.update(settings.headers(body))
                 response = await client.post(
                     settings.url, content=body, headers=headers, timeout=settings.timeout_s
                 )
                 status, answer = response.status_code, response.text
             except httpx.HTTPError as exc:
                 error = type(exc).__name__
+            except Exception as exc:
+                # A broken header hook or URL: into the log, where a test sees it, not lost
+                # with the background task. Retrying would fail the same way.
+                error, give_up = f"{type(exc).__name__}: {exc}", True
             done = CallbackAttempt(
                 site,
                 fields["type"],
@@ -165,7 +170,7 @@ class CallbackPusher:
                 body=body,
             )
             self.log.append(done)
-            if done.ok:
+            if done.ok or give_up:
                 return
             if attempt < settings.attempts:
                 await asyncio.sleep(settings.retry_delay_s)

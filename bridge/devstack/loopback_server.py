@@ -32,7 +32,9 @@ _GRACE_S = 1.0
 def bind_socket(host: str, port: int) -> socket.socket:
     """A TCP socket bound to ``host:port`` with SO_REUSEADDR, so a restart can rebind at once."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say TCP. Without it
+    # each keep-alive request waits ~40 ms (Nagle against delayed ACK).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
@@ -62,6 +64,13 @@ def pick_port(hosts: Iterable[str] = ("127.0.0.1",), *, tries: int = 200) -> int
                 probe.close()
         return port
     raise OSError(f"no free port shared by {wanted} after {tries} tries")
+
+
+def _abort_all(server: uvicorn.Server) -> None:
+    for conn in list(server.server_state.connections):
+        transport = getattr(conn, "transport", None)
+        if transport is not None:
+            transport.abort()
 
 
 class LoopbackServer:
@@ -110,12 +119,20 @@ class LoopbackServer:
             return
         self._server = self._ticker = None
         server.should_exit = True
+        # Stop accepting, then let connections accepted in the same tick get their transport:
+        # once the listener is closed, asyncio (3.11) drops them half set up and unclosed, and
+        # their clients wait for their read timeout.
+        loop = asyncio.get_running_loop()
+        for listener in server.servers:
+            for sock in listener.sockets:
+                with contextlib.suppress(NotImplementedError):
+                    loop.remove_reader(sock.fileno())
+        _abort_all(server)
+        for _ in range(3):
+            await asyncio.sleep(0)
         for listener in server.servers:
             listener.close()  # closes the listening socket: new connects are refused from here
-        for conn in list(server.server_state.connections):
-            transport = getattr(conn, "transport", None)
-            if transport is not None:
-                transport.abort()
+        _abort_all(server)
         tasks = list(server.server_state.tasks)
         if tasks:
             _done, pending = await asyncio.wait(tasks, timeout=_GRACE_S)

@@ -2,7 +2,8 @@
 
 Every PDU keeps ``command_status`` as a plain int (any value, vendor ones included) and
 its optional parameters as ``tlvs``: (tag, raw bytes) pairs in wire order, so a TLV the
-bridge does not know is carried and re-encoded unchanged.
+bridge does not know is carried and re-encoded unchanged. Known TLVs are read as typed
+values on demand (``tlv_value`` and the properties below, see ``bridge.smpp.tlv``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from bridge.smpp.constants import CommandId, Tag
+from bridge.smpp.tlv import NetworkErrorCode, TlvValue, read_tlv, tlv_bytes
 
 Tlvs = list[tuple[int, bytes]]
 
@@ -30,26 +32,104 @@ class Pdu:
         return bool(self.COMMAND_ID & 0x80000000)
 
 
+@dataclass(frozen=True, slots=True)
+class Sar:
+    """The SAR TLVs of one part: sar_msg_ref_num, sar_total_segments, sar_segment_seqnum."""
+
+    reference: int
+    total: int
+    seq: int
+
+
 @dataclass(slots=True, kw_only=True)
 class WithTlvs(Pdu):
     tlvs: Tlvs = field(default_factory=list)
 
     def tlv(self, tag: int) -> bytes | None:
+        """The raw value of the first TLV with this tag."""
         for t, value in self.tlvs:
             if t == tag:
                 return value
         return None
 
+    def tlv_value(self, tag: int) -> TlvValue | None:
+        """The typed value (``bridge.smpp.tlv.read_tlv``); None if absent or unreadable."""
+        raw = self.tlv(tag)
+        return None if raw is None else read_tlv(tag, raw)
+
     def tlv_int(self, tag: int) -> int | None:
+        """Any non-empty value read as a big-endian number (lenient about its size)."""
         value = self.tlv(tag)
         return int.from_bytes(value, "big") if value else None
 
     def tlv_cstring(self, tag: int) -> str | None:
         value = self.tlv(tag)
-        return value.rstrip(b"\x00").decode("latin-1") if value is not None else None
+        if value is None:
+            return None
+        end = value.find(b"\x00")
+        return (value if end < 0 else value[:end]).decode("latin-1")
+
+    def set_tlv(self, tag: int, value: TlvValue) -> None:
+        """Replace the TLV with this tag (or append it), encoding a typed value strictly."""
+        raw = tlv_bytes(tag, value)
+        for i, (t, _) in enumerate(self.tlvs):
+            if t == tag:
+                self.tlvs[i] = (tag, raw)
+                return
+        self.tlvs.append((tag, raw))
 
     def set_tlv_int(self, tag: int, value: int, size: int) -> None:
         self.tlvs.append((tag, value.to_bytes(size, "big")))
+
+    def _typed_int(self, tag: int) -> int | None:
+        value = self.tlv_value(tag)
+        return value if isinstance(value, int) else None
+
+    # The TLVs the bridge reads, typed. None: absent, or not of the size the spec gives.
+
+    @property
+    def receipted_message_id(self) -> str | None:
+        value = self.tlv_value(Tag.RECEIPTED_MESSAGE_ID)
+        return value if isinstance(value, str) else None
+
+    @property
+    def message_state(self) -> int | None:
+        return self._typed_int(Tag.MESSAGE_STATE)
+
+    @property
+    def network_error_code(self) -> NetworkErrorCode | None:
+        value = self.tlv_value(Tag.NETWORK_ERROR_CODE)
+        return value if isinstance(value, NetworkErrorCode) else None
+
+    @property
+    def message_payload(self) -> bytes | None:
+        return self.tlv(Tag.MESSAGE_PAYLOAD)
+
+    @property
+    def sar(self) -> Sar | None:
+        """All three SAR TLVs, or None when any is missing or malformed."""
+        ref = self._typed_int(Tag.SAR_MSG_REF_NUM)
+        total = self._typed_int(Tag.SAR_TOTAL_SEGMENTS)
+        seq = self._typed_int(Tag.SAR_SEGMENT_SEQNUM)
+        if ref is None or total is None or seq is None:
+            return None
+        return Sar(ref, total, seq)
+
+    @property
+    def user_message_reference(self) -> int | None:
+        return self._typed_int(Tag.USER_MESSAGE_REFERENCE)
+
+    @property
+    def source_port(self) -> int | None:
+        return self._typed_int(Tag.SOURCE_PORT)
+
+    @property
+    def destination_port(self) -> int | None:
+        return self._typed_int(Tag.DESTINATION_PORT)
+
+    @property
+    def more_messages_to_send(self) -> int | None:
+        return self._typed_int(Tag.MORE_MESSAGES_TO_SEND)
 
 
 # --- binds -------------------------------------------------------------------------------
@@ -169,14 +249,18 @@ class DataSm(WithTlvs):
         return self.tlv(Tag.MESSAGE_PAYLOAD) or b""
 
 
+# SMPP 3.4 gives submit_sm_resp and deliver_sm_resp no TLVs; SMPP 5.0 SMSCs add some. They
+# are kept rather than refused: refusing an accepted MT's response would make it "unknown".
+
+
 @dataclass(slots=True, kw_only=True)
-class SubmitSmResp(Pdu):
+class SubmitSmResp(WithTlvs):
     COMMAND_ID: ClassVar[int] = CommandId.SUBMIT_SM_RESP
     message_id: str = ""
 
 
 @dataclass(slots=True, kw_only=True)
-class DeliverSmResp(Pdu):
+class DeliverSmResp(WithTlvs):
     COMMAND_ID: ClassVar[int] = CommandId.DELIVER_SM_RESP
     message_id: str = ""
 

@@ -1,10 +1,16 @@
-"""Delivery receipts and MOs out of deliver_sm / data_sm. Nothing here raises on bad input:
-what can be read is returned, with a note of what could not.
+"""Delivery receipts out of deliver_sm / data_sm. Nothing here raises on bad input: what
+can be read is returned, with a note of what could not.
 
-A DR is read from its TLVs first (receipted_message_id, message_state, network_error_code);
-the carrier's receipt text (``id:... sub:... dlvrd:... submit date:... done date:...
-stat:... err:... text:...``) is the fallback, read leniently: any order, any case, extra
-spaces, missing fields, 10- or 12-digit dates.
+A DR is read from its TLVs first (receipted_message_id, message_state, network_error_code:
+the aggregator says to correlate and take the status from these); the carrier's receipt
+text (``id:... sub:... dlvrd:... submit date:... done date:... stat:... err:...
+text:...``, SMPP 3.4 appendix B) is the fallback, read leniently: any order, any case,
+extra spaces, missing fields, 10- or 12-digit dates, state names or numbers.
+
+The id comes back as written: correlate with ``bridge.smpp.ids.receipt_id_key``.
+
+``parse_inbound`` tells a receipt from an MO; the MO side (``parse_mo`` and its types) is
+in ``bridge.smpp.inbound`` and re-exported here, so one import serves the ingest path.
 """
 
 from __future__ import annotations
@@ -12,16 +18,28 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from bridge.smpp import pdu as p
-from bridge.smpp.constants import MessageState, Tag
-from bridge.smpp.text import DecodedText, decode_text
+from bridge.smpp.constants import EsmClass, MessageState, Tag
+from bridge.smpp.inbound import Concatenation, InboundMessage, join_parts, parse_mo
+from bridge.smpp.text import UCS2, alphabet_of
+from bridge.smpp.tlv import NetworkErrorCode
 
-# esm_class bits 2-5: message type. 0x04 SMSC delivery receipt, 0x08 SME ack,
-# 0x10 manual ack, 0x20 intermediate notification.
-_RECEIPT_TYPES = {0x04, 0x08, 0x10, 0x20}
+# esm_class message types that are receipts: SMSC delivery receipt, SME delivery ack,
+# intermediate notification. 0x10 (manual/user ack) carries the user's reply: an MO.
+RECEIPT_TYPES = frozenset(
+    {
+        EsmClass.SMSC_DELIVERY_RECEIPT,
+        EsmClass.SME_DELIVERY_ACK,
+        EsmClass.INTERMEDIATE_NOTIFICATION,
+    }
+)
 
-_KEYS = re.compile(r"(?i)\b(id|sub|dlvrd|submit[ _]?date|done[ _]?date|stat|err|text)\s*:")
+# Split into [before, key with its colon, key, value, key with its colon, key, value...].
+_KEYS = re.compile(
+    r"(?i)((?<![a-z0-9_])(id|sub|dlvrd|submit[\s_]*date|done[\s_]*date|stat|err|text)\s*:)"
+)
 _STATES = {
     "DELIVRD": MessageState.DELIVERED, "DELIVERED": MessageState.DELIVERED,
     "EXPIRED": MessageState.EXPIRED, "DELETED": MessageState.DELETED,
@@ -31,167 +49,213 @@ _STATES = {
     "REJECTED": MessageState.REJECTED, "ENROUTE": MessageState.ENROUTE,
 }  # fmt: skip
 FINAL_STATES = frozenset(
-    {MessageState.DELIVERED, MessageState.EXPIRED, MessageState.DELETED,
-     MessageState.UNDELIVERABLE, MessageState.REJECTED}
-)  # fmt: skip
+    {
+        MessageState.DELIVERED,
+        MessageState.EXPIRED,
+        MessageState.DELETED,
+        MessageState.UNDELIVERABLE,
+        MessageState.REJECTED,
+    }
+)
+Source = Literal["tlv", "text"]
 
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
     message_id: str | None  # as the SMSC wrote it: normalise with bridge.smpp.ids
     state: MessageState | None
-    error_code: str | None
-    submit_date: datetime | None
+    error_code: str | None  # network_error_code as "type:code", else the text's err:
+    submit_date: datetime | None  # the carrier's clock, read as UTC
     done_date: datetime | None
-    fields: dict[str, str]  # the receipt text's fields, as read
+    fields: dict[str, str]  # the receipt text's fields as read, keys lowercase
     problems: tuple[str, ...] = ()
+    id_source: Source | None = None
+    state_source: Source | None = None
+    network_error: NetworkErrorCode | None = None
+    submitted: int | None = None  # sub:
+    delivered: int | None = None  # dlvrd:
+    intermediate: bool = False  # esm_class says intermediate notification
+    raw_text: str = ""  # the whole receipt text as decoded
 
     @property
     def final(self) -> bool:
+        """A state after which no other is expected (still, later DRs may come)."""
         return self.state in FINAL_STATES
 
 
 def is_receipt(pdu: p.DeliverSm | p.DataSm) -> bool:
-    return (pdu.esm_class & 0x3C) in _RECEIPT_TYPES or pdu.tlv(Tag.RECEIPTED_MESSAGE_ID) is not None
+    """esm_class says receipt / delivery ack / intermediate notification, or the PDU has a
+    receipted_message_id TLV."""
+    return (pdu.esm_class & EsmClass.MESSAGE_TYPE_MASK) in RECEIPT_TYPES or pdu.tlv(
+        Tag.RECEIPTED_MESSAGE_ID
+    ) is not None
 
 
 def parse_receipt_text(text: str) -> dict[str, str]:
-    """``{"id": ..., "stat": ..., "submit date": ...}`` from a receipt text; keys lowercase."""
+    """``{"id": ..., "stat": ..., "submit date": ...}`` from a receipt text; keys lowercase,
+    the first of a repeated key wins. ``text:`` runs to the end, except that a field not
+    seen before ends it (so an odd order still reads; "id:" inside the text does not)."""
+    pieces = _KEYS.split(text)
     fields: dict[str, str] = {}
-    matches = list(_KEYS.finditer(text))
-    for i, match in enumerate(matches):
-        key = re.sub(r"[ _]?date", " date", match.group(1).lower())
-        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
-        value = text[match.end() : end] if key == "text" else text[match.end() : end].strip()
-        fields.setdefault(key, value.strip() if key != "text" else value.lstrip())
+    open_key: str | None = None
+    value = ""
+    for i in range(1, len(pieces), 3):
+        key = _key(pieces[i + 1])
+        if open_key == "text" and (key in fields or key == "text"):
+            value += pieces[i] + pieces[i + 2]
+            continue
+        if open_key is not None and open_key not in fields:
+            fields[open_key] = value.strip()
+        open_key, value = key, pieces[i + 2]
+    if open_key is not None and open_key not in fields:
+        fields[open_key] = value.strip()
     return fields
 
 
+_KEY_NAMES: dict[str, str] = {}
+
+
+def _key(raw: str) -> str:
+    key = _KEY_NAMES.get(raw)
+    if key is None:
+        key = raw.lower()
+        if key.endswith("date"):
+            key = "submit date" if key.startswith("submit") else "done date"
+        if len(_KEY_NAMES) < 256:  # spellings seen; bounded whatever SMSCs send
+            _KEY_NAMES[raw] = key
+    return key
+
+
 def parse_date(value: str | None) -> datetime | None:
-    """yyMMddhhmm or yyMMddhhmmss (the carrier's local time, read as UTC)."""
-    if not value or not value.isdigit() or len(value) not in (10, 12):
+    """yyMMddhhmm or yyMMddhhmmss (also yyyyMMddhhmmss), as UTC; None if not a date."""
+    if not value or not value.isascii() or not value.isdigit():
+        return None
+    size = len(value)
+    # By hand: strptime costs more than the rest of a receipt's parsing together.
+    if size == 14:
+        year, value = int(value[:4]), value[4:]
+    elif size in (10, 12):
+        year, value = 2000 + int(value[:2]), value[2:]
+    else:
         return None
     try:
-        return datetime.strptime(
-            value, "%y%m%d%H%M%S" if len(value) == 12 else "%y%m%d%H%M"
-        ).replace(tzinfo=UTC)
+        return datetime(
+            year,
+            int(value[0:2]),
+            int(value[2:4]),
+            int(value[4:6]),
+            int(value[6:8]),
+            int(value[8:10]) if len(value) == 10 else 0,
+            tzinfo=UTC,
+        )
     except ValueError:
         return None
 
 
 def parse_state(value: str | None) -> MessageState | None:
+    """A state name (DELIVRD, UNDELIV... or spelled out) or number 1-8, any case."""
     if not value:
         return None
     value = value.strip().upper()
-    if value.isdigit():
+    if value.isascii() and value.isdigit() and len(value) <= 2:
         number = int(value)
         return MessageState(number) if 1 <= number <= 8 else None
     return _STATES.get(value)
 
 
+def _count(value: str | None) -> int | None:
+    if value is None or not value.isascii() or not value.isdigit() or len(value) > 9:
+        return None
+    return int(value)
+
+
+def receipt_text(pdu: p.DeliverSm | p.DataSm) -> str:
+    """The receipt text. ASCII in practice even under data_coding 0, so read as Latin-1
+    (read as GSM, "_" would become "§" and "@" a NUL); UCS-2 is read as UCS-2."""
+    data = pdu.payload
+    ucs2 = pdu.data_coding == UCS2 or alphabet_of(pdu.data_coding) == UCS2
+    return data.decode("utf-16-be", "replace") if ucs2 else data.decode("latin-1")
+
+
 def parse_receipt(pdu: p.DeliverSm | p.DataSm) -> Receipt:
     problems: list[str] = []
-    # Receipt texts are ASCII in practice even under data_coding 0 (read as GSM, "_" would
-    # become "§"); only UCS-2 is decoded as such.
-    text = (
-        pdu.payload.decode("utf-16-be", "replace")
-        if pdu.data_coding == 0x08
-        else pdu.payload.decode("latin-1")
-    )
+    text = receipt_text(pdu)
     fields = parse_receipt_text(text)
 
-    message_id = pdu.tlv_cstring(Tag.RECEIPTED_MESSAGE_ID) or fields.get("id") or None
-    if message_id is None:
+    id_source: Source | None = None
+    message_id = pdu.receipted_message_id or None
+    if message_id is not None:
+        id_source = "tlv"
+    elif fields.get("id"):
+        message_id, id_source = fields["id"], "text"
+        if len(message_id) > 64:
+            problems.append("id: is longer than a message id can be (64)")
+    else:
         problems.append("no receipted_message_id TLV and no id: in the text")
+    if pdu.tlv(Tag.RECEIPTED_MESSAGE_ID) is not None and id_source != "tlv":
+        problems.append("receipted_message_id TLV is empty or malformed")
 
     state: MessageState | None = None
-    tlv_state = pdu.tlv_int(Tag.MESSAGE_STATE)
-    if tlv_state is not None:
-        state = MessageState(tlv_state) if 1 <= tlv_state <= 8 else None
-        if state is None:
-            problems.append(f"message_state TLV {tlv_state} is not a known state")
+    state_source: Source | None = None
+    raw_state = pdu.tlv(Tag.MESSAGE_STATE)
+    if raw_state is not None:
+        number = pdu.message_state
+        if number is not None and 1 <= number <= 8:
+            state, state_source = MessageState(number), "tlv"
+        else:
+            problems.append(f"message_state TLV {raw_state.hex()} is not a known state")
     if state is None:
         state = parse_state(fields.get("stat"))
-        if state is None:
+        if state is not None:
+            state_source = "text"
+        else:
             problems.append(f"no readable state (stat: {fields.get('stat')!r})")
 
-    error_code: str | None = None
-    network_error = pdu.tlv(Tag.NETWORK_ERROR_CODE)
-    if network_error is not None and len(network_error) == 3:
-        error_code = f"{network_error[0]}:{int.from_bytes(network_error[1:], 'big')}"
-    elif fields.get("err"):
-        error_code = fields["err"]
+    network_error = pdu.network_error_code
+    error_code = str(network_error) if network_error is not None else fields.get("err") or None
 
     submit_date = parse_date(fields.get("submit date"))
     done_date = parse_date(fields.get("done date"))
     for key, parsed in (("submit date", submit_date), ("done date", done_date)):
         if key in fields and parsed is None:
             problems.append(f"{key} {fields[key]!r} is not yyMMddhhmm[ss]")
-    return Receipt(message_id, state, error_code, submit_date, done_date, fields, tuple(problems))
-
-
-# --- MOs ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Concatenation:
-    reference: int
-    total: int
-    seq: int
-    bits: int  # 8 or 16 (UDH); 16 for SAR
-
-
-@dataclass(frozen=True, slots=True)
-class InboundMessage:
-    sender: str
-    recipient: str
-    data_coding: int
-    text: DecodedText  # of this part's user data, without its UDH
-    concatenation: Concatenation | None
-    problem: str | None = None
-
-
-def _split_udh(data: bytes) -> tuple[Concatenation | None, bytes, str | None]:
-    if not data:
-        return None, data, "UDHI set on an empty body"
-    length = data[0]
-    if length + 1 > len(data):
-        return None, data, f"UDH length {length} runs past the body"
-    header, body = data[1 : length + 1], data[length + 1 :]
-    concat: Concatenation | None = None
-    i = 0
-    while i + 2 <= len(header):
-        iei, size = header[i], header[i + 1]
-        value = header[i + 2 : i + 2 + size]
-        if len(value) != size:
-            return None, body, "a UDH element runs past the header"
-        if iei == 0x00 and size == 3:
-            concat = Concatenation(value[0], value[1], value[2], 8)
-        elif iei == 0x08 and size == 4:
-            concat = Concatenation(int.from_bytes(value[:2], "big"), value[2], value[3], 16)
-        i += 2 + size
-    return concat, body, None
-
-
-def parse_mo(pdu: p.DeliverSm | p.DataSm) -> InboundMessage:
-    data = pdu.payload
-    concat: Concatenation | None = None
-    problem: str | None = None
-    if pdu.esm_class & 0x40:
-        concat, data, problem = _split_udh(data)
-    else:
-        ref = pdu.tlv_int(Tag.SAR_MSG_REF_NUM)
-        total = pdu.tlv_int(Tag.SAR_TOTAL_SEGMENTS)
-        seq = pdu.tlv_int(Tag.SAR_SEGMENT_SEQNUM)
-        if ref is not None and total is not None and seq is not None:
-            concat = Concatenation(ref, total, seq, 16)
-    if concat is not None and not 1 <= concat.seq <= concat.total:
-        problem = f"part {concat.seq} of {concat.total} is out of range"
-    return InboundMessage(
-        sender=pdu.source_addr,
-        recipient=pdu.destination_addr,
-        data_coding=pdu.data_coding,
-        text=decode_text(data, pdu.data_coding),
-        concatenation=concat,
-        problem=problem,
+    return Receipt(
+        message_id=message_id,
+        state=state,
+        error_code=error_code,
+        submit_date=submit_date,
+        done_date=done_date,
+        fields=fields,
+        problems=tuple(problems),
+        id_source=id_source,
+        state_source=state_source,
+        network_error=network_error,
+        submitted=_count(fields.get("sub")),
+        delivered=_count(fields.get("dlvrd")),
+        intermediate=(pdu.esm_class & EsmClass.MESSAGE_TYPE_MASK)
+        == EsmClass.INTERMEDIATE_NOTIFICATION,
+        raw_text=text,
     )
+
+
+def parse_inbound(pdu: p.DeliverSm | p.DataSm) -> Receipt | InboundMessage:
+    """A delivery receipt (``is_receipt``) or an MO."""
+    return parse_receipt(pdu) if is_receipt(pdu) else parse_mo(pdu)
+
+
+__all__ = [
+    "FINAL_STATES",
+    "RECEIPT_TYPES",
+    "Concatenation",
+    "InboundMessage",
+    "Receipt",
+    "is_receipt",
+    "join_parts",
+    "parse_date",
+    "parse_inbound",
+    "parse_mo",
+    "parse_receipt",
+    "parse_receipt_text",
+    "parse_state",
+    "receipt_text",
+]

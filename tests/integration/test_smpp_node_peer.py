@@ -100,7 +100,9 @@ async def test_four_smscs_ten_thousand_submits_each_once(node_smsc: NodeSmscFact
         await pool.stop()
     assert Counter(kinds) == {ResultKind.OK: 10_000}
     per_peer = [await peer.submits() for peer in peers]
-    seen = Counter(s["short_message"]["message"] for submits in per_peer for s in submits)
+    seen = Counter(
+        bytes.fromhex(s["short_message"]).decode("ascii") for submits in per_peer for s in submits
+    )
     assert len(seen) == 10_000
     assert set(seen.values()) == {1}
     assert all(len(submits) > 1000 for submits in per_peer)  # all four carried traffic
