@@ -19,7 +19,6 @@ settles it: never reported as failed.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -127,6 +126,8 @@ class AggregatorClient:
         if not sites:
             raise ValueError("no site has an http API")
         self._targets: list[_Target] = []
+        # Pools renewed in DNS mode: their in-flight requests finish; closed with the client.
+        self._retired: list[httpx.AsyncClient] = []
         if failover.mode is FailoverMode.DNS:
             assert failover.dns_url is not None  # checked by the config
             api = sites[0].http
@@ -160,6 +161,9 @@ class AggregatorClient:
         )
 
     async def aclose(self) -> None:
+        for old in self._retired:
+            await old.aclose()
+        self._retired.clear()
         for target in self._targets:
             if target.client is not None:
                 await target.client.aclose()
@@ -247,7 +251,7 @@ class AggregatorClient:
     async def _post(
         self, target: _Target, mt: MtMessage, remaining_s: float
     ) -> tuple[Outcome, int | None, str]:
-        client = self._client(target)
+        client = await self._client(target)
         t = target.api.timeouts
         timeout = httpx.Timeout(
             connect=min(t.connect_s, remaining_s),
@@ -266,7 +270,7 @@ class AggregatorClient:
             return Outcome.UNKNOWN, None, f"no answer: {type(exc).__name__}"
         return classify(response.status_code, response.text, self._failover.result_codes)
 
-    def _client(self, target: _Target) -> httpx.AsyncClient:
+    async def _client(self, target: _Target) -> httpx.AsyncClient:
         now = self._clock()
         renew = (
             self._failover.mode is FailoverMode.DNS
@@ -275,8 +279,10 @@ class AggregatorClient:
         )
         if renew and target.client is not None:
             # New connections resolve the name again; the old pool drains in the background.
-            old = target.client
-            asyncio.get_running_loop().call_later(30, lambda: asyncio.ensure_future(old.aclose()))
+            # The pool retired one TTL ago has had that long to finish its requests.
+            for old in self._retired:
+                await old.aclose()
+            self._retired = [target.client]
             target.client = None
         if target.client is None:
             target.client = httpx.AsyncClient(
